@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
+	"time"
 )
 
 // API Gateway closes a socket whose client sends a data frame over 32 KB
@@ -68,6 +70,36 @@ type frameLimitConn struct {
 	skip    int64  // payload bytes left in the current frame
 	readErr error  // from src, returned once out is drained
 	tripped bool
+
+	closeOnce sync.Once
+}
+
+// Linger bounds for Close: how long and how much to keep reading a closed
+// socket so that unread client data does not turn the close into a reset.
+const (
+	lingerTime  = time.Second
+	lingerBytes = 1 << 20
+)
+
+// Close closes the connection without a TCP reset: it sends FIN after any
+// pending data, then discards what the client still sends (a frame the
+// server will not read, the client's close echo) until the client closes or
+// the linger bounds run out. A reset would make the client lose the close
+// frame it has not read yet.
+func (c *frameLimitConn) Close() error {
+	c.closeOnce.Do(func() {
+		tc, ok := c.Conn.(*net.TCPConn)
+		if !ok || tc.CloseWrite() != nil {
+			_ = c.Conn.Close()
+			return
+		}
+		_ = tc.SetReadDeadline(time.Now().Add(lingerTime))
+		go func() {
+			_, _ = io.Copy(io.Discard, io.LimitReader(tc, lingerBytes))
+			_ = tc.Close()
+		}()
+	})
+	return nil
 }
 
 func (c *frameLimitConn) Read(p []byte) (int, error) {
