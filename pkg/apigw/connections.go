@@ -76,7 +76,7 @@ func (s *Server) handleConnections(w http.ResponseWriter, r *http.Request, id st
 			return writeAPIError(w, http.StatusRequestEntityTooLarge, "PayloadTooLargeException",
 				"Message too long. Max size is "+strconv.Itoa(s.cfg.MaxMessageBytes)+" bytes")
 		}
-		c := s.lookup(id)
+		c := s.lookup(r.Context(), id)
 		if c == nil {
 			return writeGone(w)
 		}
@@ -90,7 +90,7 @@ func (s *Server) handleConnections(w http.ResponseWriter, r *http.Request, id st
 		return http.StatusOK
 
 	case http.MethodGet:
-		c := s.lookup(id)
+		c := s.lookup(r.Context(), id)
 		if c == nil {
 			return writeGone(w)
 		}
@@ -113,7 +113,7 @@ func (s *Server) handleConnections(w http.ResponseWriter, r *http.Request, id st
 		return http.StatusOK
 
 	case http.MethodDelete:
-		c := s.lookup(id)
+		c := s.lookup(r.Context(), id)
 		if c == nil {
 			return writeGone(w)
 		}

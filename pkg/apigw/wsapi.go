@@ -33,7 +33,8 @@ const (
 type wsConn struct {
 	s           *Server
 	id          string
-	conn        *websocket.Conn // set once the handshake completes
+	ready       chan struct{}   // closed once the handshake is over, conn set or not
+	conn        *websocket.Conn // set before ready is closed if the handshake completed
 	connectedAt time.Time
 	sourceIP    string
 	userAgent   string
@@ -85,6 +86,7 @@ func (s *Server) serveHandshake(w http.ResponseWriter, r *http.Request) {
 	now := s.cfg.Now()
 	c := &wsConn{
 		s:           s,
+		ready:       make(chan struct{}),
 		id:          s.newID(),
 		connectedAt: now,
 		sourceIP:    remoteIP(r),
@@ -113,11 +115,16 @@ func (s *Server) serveHandshake(w http.ResponseWriter, r *http.Request) {
 		maxFrame:       int64(s.cfg.MaxFrameBytes),
 		onTrip:         func(reason string) { c.markClose(closeTooBig, reason) },
 	}
+	// Registered before the 101 goes out, so that the client can be posted
+	// to as soon as its handshake completes; lookups wait for c.ready.
+	registered := s.register(c)
 	conn, err := websocket.Accept(fw, r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // API Gateway does not check Origin
 		CompressionMode:    websocket.CompressionDisabled,
 	})
 	if err != nil {
+		close(c.ready)
+		s.unregister(c)
 		// $connect succeeded, so the handlers hold state for c: end it.
 		log.Warn("websocket handshake failed after $connect", "err", err)
 		s.disconnect(c, closeAbnormal, "")
@@ -125,6 +132,10 @@ func (s *Server) serveHandshake(w http.ResponseWriter, r *http.Request) {
 	}
 	conn.SetReadLimit(int64(s.cfg.MaxMessageBytes))
 	c.conn = conn
+	close(c.ready)
+	if !registered {
+		c.closeWith(closeGoingAway, "server shutting down")
+	}
 	s.runConn(c, log)
 }
 
@@ -162,9 +173,6 @@ func (s *Server) connect(ctx context.Context, c *wsConn, h handshake) (int, erro
 // (invoked in its own goroutine), and the end of the socket, clean or not,
 // one DISCONNECT event.
 func (s *Server) runConn(c *wsConn, log *slog.Logger) {
-	if !s.register(c) {
-		c.closeWith(closeGoingAway, "server shutting down")
-	}
 	log.Info("websocket connected", "sourceIp", c.sourceIP, "userAgent", c.userAgent)
 
 	idle := time.AfterFunc(s.cfg.IdleTimeout, func() { c.closeWith(closeGoingAway, "Idle timeout") })
@@ -345,7 +353,12 @@ func (c *wsConn) closeWith(code websocket.StatusCode, reason string) {
 	if !c.markClose(code, reason) {
 		return
 	}
-	go func() { _ = c.conn.Close(code, reason) }()
+	go func() {
+		<-c.ready
+		if c.conn != nil {
+			_ = c.conn.Close(code, reason)
+		}
+	}()
 }
 
 // disconnectStatus is the disconnectStatusCode and disconnectReason: the
@@ -383,8 +396,21 @@ func (s *Server) unregister(c *wsConn) {
 	s.mu.Unlock()
 }
 
-func (s *Server) lookup(id string) *wsConn {
+// lookup returns the open connection id, or nil if there is none.
+func (s *Server) lookup(ctx context.Context, id string) *wsConn {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.conns[id]
+	c := s.conns[id]
+	s.mu.Unlock()
+	if c == nil {
+		return nil
+	}
+	select {
+	case <-c.ready:
+	case <-ctx.Done():
+		return nil
+	}
+	if c.conn == nil {
+		return nil
+	}
+	return c
 }
