@@ -109,8 +109,8 @@ func TestCallsPerSmallRequest(t *testing.T) {
 		got := counter.Snapshot()
 		limit := maxPolls(elapsed, lo, hi)
 		t.Logf("calls in %v: %v (the schedule allows %d polls)", elapsed.Round(time.Millisecond), got, limit)
-		if got["Query"] < 2 || got["Query"] > limit {
-			t.Errorf("%d Queries in %v, want 2..%d", got["Query"], elapsed, limit)
+		if got["Query"] > limit {
+			t.Errorf("%d Queries in %v, want at most %d", got["Query"], elapsed, limit)
 		}
 		if got["GetItem"] != 0 || got["PutItem"] != 1 || len(got) != 2 {
 			t.Errorf("calls = %v, want Queries, 1 PutItem and no connection check", got)

@@ -61,9 +61,9 @@ func (s *Store) WaitResponse(ctx context.Context, connectionID, requestID string
 	col := collector{chunks: make(map[int]storedChunk), final: -1}
 	interval := s.pollMin
 	nextCheck := time.Now().Add(s.goneCheck)
-	timer := time.NewTimer(0)
+	timer := time.NewTimer(interval)
+	timer.Stop()
 	defer timer.Stop()
-	<-timer.C
 	for {
 		if err := s.poll(ctx, requestID, &col); err != nil {
 			return nil, s.waitErr(ctx, err)
