@@ -15,6 +15,28 @@
 // (for example 413 {"message":"Request Entity Too Large"}, close 1009, 410
 // GoneException), so that code that passes here does not break on AWS for a
 // size or a timeout.
+//
+// How it answers, and where AWS leaves room the choice made here:
+//
+//   - HTTP API: handler error, malformed result or result over 6 MB -> 500
+//     {"message":"Internal Server Error"}; no result within the integration
+//     timeout -> 503 {"message":"Service Unavailable"}; body over 10 MB or
+//     event over 6 MB -> 413 {"message":"Request Entity Too Large"}; request
+//     line + headers over 10240 bytes -> 431 {"message":"Request Header
+//     Fields Too Large"} (AWS documents the quota, not the status; 431 is
+//     the HTTP status for it). A result without statusCode is a 200
+//     application/json response with that JSON as body, as on AWS.
+//   - WebSocket handshake: missing token with the authorizer on -> 401
+//     without invoking it; Deny -> 403; authorizer error -> 500; $connect
+//     answering a non-2xx statusCode -> that status; $connect error, timeout
+//     or result without a statusCode -> 500. No DISCONNECT follows a refused
+//     handshake; a PostToConnection during $connect is Gone.
+//   - Closes: frame over 32 KB ("Frame size too large") or message over
+//     128 KB -> 1009; binary message -> 1003; idle ("Idle timeout"), maximum
+//     life ("Maximum connection duration reached") and shutdown -> 1001;
+//     DeleteConnection -> 1000. The DISCONNECT event carries the server's
+//     code and reason when the server closed, the client's close frame
+//     otherwise, and 1006 when there was none.
 package apigw
 
 import (

@@ -404,9 +404,9 @@ func TestConnectionTimeouts(t *testing.T) {
 			cfg.IdleTimeout = tt.idle
 			cfg.MaxConnectionLife = tt.life
 			s := startServer(t, cfg, fn)
+			start := time.Now() // before the server can start its timers
 			conn := dial(t, s, "", nil)
 			fn.next(t, kindConnect)
-			start := time.Now()
 
 			// Messages keep the socket open past the idle timeout.
 			tick := time.NewTicker(100 * time.Millisecond)
