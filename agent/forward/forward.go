@@ -231,12 +231,14 @@ func (f *Forwarder) localURL(uri string) (*url.URL, error) {
 	u.RawQuery = query
 	u.ForceQuery = hasQuery && query == ""
 	if strings.HasPrefix(path, "//") {
-		// Opaque would read as scheme-relative: let net/url escape it.
-		p, err := url.Parse(path)
+		// Opaque would read as scheme-relative ("http://host/..."): give
+		// the path with its raw form, which net/url writes back when it is
+		// a valid encoding of it.
+		p, err := url.PathUnescape(path)
 		if err != nil {
 			return nil, fmt.Errorf("path %q: %w", path, err)
 		}
-		u.Path, u.RawPath = p.Path, p.RawPath
+		u.Path, u.RawPath = p, path
 		return u, nil
 	}
 	u.Opaque = path // written as the request target as it is
