@@ -27,6 +27,9 @@ if [[ ! -x node_modules/.bin/cdk ]]; then
 	echo "lint.sh: installing the pinned CDK CLI (npm ci)"
 	npm ci --no-audit --no-fund >/dev/null
 fi
+# aws-cdk ships Go templates; a go.mod makes node_modules its own module so
+# that `go vet ./...` and `go test ./...` at the root pass over it.
+[[ -f node_modules/go.mod ]] || echo 'module nodemodules' >node_modules/go.mod
 
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1

@@ -16,24 +16,22 @@ import (
 // the handlers never call.
 func grantLeastPrivilege(f Functions, t Tables, secret awssecretsmanager.ISecret, ws awsapigatewayv2.WebSocketApi) {
 	conns, subs, resps := t.Connections.TableArn(), t.Subdomains.TableArn(), t.Responses.TableArn()
-	connsIndex := jsii.String(fmt.Sprintf("%s/index/%s", *conns, SubdomainIndexName))
 
 	add(f.Connect,
 		allow(dynamo("PutItem"), conns))
 	add(f.Disconnect,
 		allow(dynamo("GetItem", "DeleteItem"), conns),
-		allow(dynamo("GetItem", "UpdateItem", "DeleteItem"), subs),
-		allow(dynamo("UpdateItem"), resps))
+		allow(dynamo("UpdateItem"), subs)) // release, conditional on holding it
 	add(f.Response,
-		allow(dynamo("GetItem", "PutItem", "UpdateItem"), conns),
-		allow(dynamo("GetItem", "PutItem", "UpdateItem", "DeleteItem"), subs),
-		allow(dynamo("PutItem", "BatchWriteItem"), resps),
+		allow(dynamo("GetItem", "UpdateItem"), conns), // hello: read owner, record subdomain
+		allow(dynamo("PutItem", "UpdateItem"), subs),  // conditional claim; release a previous name
+		allow(dynamo("PutItem"), resps),               // one item per response chunk
 		allow([]string{"execute-api:ManageConnections"}, connectionsArn(ws, "POST")))
 	add(f.Forward,
-		allow(dynamo("GetItem", "Query"), conns, connsIndex),
-		allow(dynamo("GetItem"), subs),
-		allow(dynamo("GetItem", "Query", "PutItem", "DeleteItem", "BatchWriteItem"), resps),
-		allow([]string{"execute-api:ManageConnections"}, connectionsArn(ws, "POST"), connectionsArn(ws, "DELETE")))
+		allow(dynamo("GetItem", "DeleteItem"), conns), // gone check; drop a connection API Gateway says is gone
+		allow(dynamo("GetItem", "UpdateItem"), subs),  // routing read; release a gone connection's name
+		allow(dynamo("Query"), resps),                 // the response wait
+		allow([]string{"execute-api:ManageConnections"}, connectionsArn(ws, "POST")))
 	add(f.Authorizer,
 		allow([]string{"secretsmanager:GetSecretValue"}, secret.SecretArn()))
 }
