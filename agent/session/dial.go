@@ -45,7 +45,7 @@ func (m *Manager) open(ctx context.Context) (*socket, error) {
 	// service whose limit is configured higher than the agent's writes.
 	conn.SetReadLimit(int64(max(m.cfg.MaxMessageBytes, protocol.MaxMessageBytes)) + 64<<10)
 
-	ready, err := m.hello(ctx, conn)
+	ready, early, err := m.hello(ctx, conn)
 	if err != nil {
 		code, reason := websocket.StatusNormalClosure, "hello failed"
 		if ctx.Err() != nil {
@@ -55,7 +55,9 @@ func (m *Manager) open(ctx context.Context) (*socket, error) {
 		return nil, err
 	}
 	m.subdomain, m.reclaimKey = ready.Subdomain, ready.ReclaimKey
-	return newSocket(m, conn, ready), nil
+	s := newSocket(m, conn, ready)
+	s.early = early
+	return s, nil
 }
 
 // dialURL is the server URL with the token as a query parameter.
@@ -77,33 +79,41 @@ func (m *Manager) dialURL() (string, error) {
 	return u.String(), nil
 }
 
-// hello claims the subdomain on a fresh socket.
-func (m *Manager) hello(ctx context.Context, conn *websocket.Conn) (*protocol.Ready, error) {
+// hello claims the subdomain on a fresh socket. The service records the
+// new route before it posts ready, so requests can arrive before ready:
+// hello returns them, undecoded, for the socket to serve first.
+func (m *Manager) hello(ctx context.Context, conn *websocket.Conn) (*protocol.Ready, [][]byte, error) {
 	b, err := protocol.Encode(&protocol.Hello{Subdomain: m.subdomain, ReclaimKey: m.reclaimKey, Version: m.cfg.Version})
 	if err != nil {
-		return nil, fmt.Errorf("hello: %w", err)
+		return nil, nil, fmt.Errorf("hello: %w", err)
 	}
 	if err := writeMessage(ctx, conn, b, m.cfg.MaxFrameBytes); err != nil {
-		return nil, m.helloErr(ctx, err)
+		return nil, nil, m.helloErr(ctx, err)
 	}
+	var early [][]byte
 	for {
 		typ, data, err := conn.Read(ctx)
 		if err != nil {
-			return nil, m.helloErr(ctx, err)
+			return nil, nil, m.helloErr(ctx, err)
 		}
 		if typ != websocket.MessageText {
 			continue
 		}
 		msg, err := protocol.Decode(data)
 		if err != nil {
-			m.log.Warn("bad message from the service while waiting for ready", "err", err)
+			early = append(early, data) // the socket answers or logs it
 			continue
 		}
 		switch msg := msg.(type) {
 		case *protocol.Ready:
-			return msg, nil
+			return msg, early, nil
 		case *protocol.Error:
-			return nil, &ServiceError{Code: msg.Code, Message: msg.Message}
+			if msg.RequestID == "" {
+				return nil, nil, &ServiceError{Code: msg.Code, Message: msg.Message}
+			}
+			early = append(early, data)
+		case *protocol.Request:
+			early = append(early, data)
 		default:
 			m.log.Debug("message before ready ignored", "type", msg.MessageType())
 		}

@@ -326,3 +326,42 @@ func TestFirstConnectErrors(t *testing.T) {
 		})
 	}
 }
+
+// The service records the route before it posts ready, so a request can
+// arrive before ready; it is served, not dropped.
+func TestRequestBeforeReady(t *testing.T) {
+	answered := make(chan *protocol.Response, 1)
+	srv := newFakeService(t, func(ctx context.Context, c *websocket.Conn) {
+		for {
+			_, data, err := c.Read(ctx)
+			if err != nil {
+				return
+			}
+			m, err := protocol.Decode(data)
+			if err != nil {
+				continue
+			}
+			switch m := m.(type) {
+			case *protocol.Hello:
+				req, _ := protocol.Encode(&protocol.Request{RequestID: "early-1", Method: "GET", URI: "/early", Final: true})
+				ready, _ := protocol.Encode(&protocol.Ready{URL: "http://x.test", Subdomain: "x", ReclaimKey: "k"})
+				_ = c.Write(ctx, websocket.MessageText, req)
+				_ = c.Write(ctx, websocket.MessageText, ready)
+			case *protocol.Response:
+				answered <- m
+			}
+		}
+	})
+	handler := HandlerFunc(func(_ context.Context, req *protocol.Request) *protocol.Response {
+		return &protocol.Response{RequestID: req.RequestID, StatusCode: 299, Final: true, Body: protocol.EncodeBody([]byte(req.URI))}
+	})
+	runManager(t, Config{Server: srv, Handler: handler}, newEvents())
+	select {
+	case r := <-answered:
+		if r.RequestID != "early-1" || r.StatusCode != 299 || !r.Final {
+			t.Fatalf("answer %+v", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request that came before ready was not answered")
+	}
+}

@@ -45,6 +45,7 @@ type socket struct {
 	reason   string // why the socket ended; the first cause wins
 
 	assemblies map[string]*assembly // reader goroutine only
+	early      [][]byte             // messages that came before ready, served first
 }
 
 // outMsg is one message for the writer, or the order to close.
@@ -124,6 +125,10 @@ func (s *socket) send(o outMsg) bool {
 // readLoop reads until the socket ends.
 func (s *socket) readLoop(work context.Context) {
 	defer close(s.dead)
+	for _, data := range s.early {
+		s.handle(work, data)
+	}
+	s.early = nil
 	for {
 		typ, data, err := s.conn.Read(context.Background())
 		if err != nil {
