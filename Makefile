@@ -60,7 +60,7 @@ $(TOOLS)/aws-lambda-rie:
 	GOBIN=$(TOOLS) $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 3s -benchmem ./bench/
+	$(GO) test -run '^$$' -bench . -benchtime 2s -benchmem ./agent/bench/
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./pkg/protocol/

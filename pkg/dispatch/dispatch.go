@@ -7,6 +7,7 @@ package dispatch
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -65,10 +66,16 @@ func New(h Handlers, fixed Kind) *Dispatcher { return &Dispatcher{h: h, fixed: f
 func (d *Dispatcher) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	kind := d.fixed
 	if kind == "" {
-		var err error
-		if kind, err = Detect(payload); err != nil {
+		// Detect and decode WebSocket events in one pass: their bodies are
+		// the agent's response chunks, up to 128 KB of base64 each.
+		p, k, err := probeEvent(payload)
+		if err != nil {
 			return nil, err
 		}
+		if ev, ok := p.webSocketEvent(k); ok {
+			return d.webSocket(ctx, k, ev)
+		}
+		kind = k
 	}
 	switch kind {
 	case Connect, Disconnect, Response:
@@ -79,13 +86,7 @@ func (d *Dispatcher) Invoke(ctx context.Context, payload []byte) ([]byte, error)
 		if want := eventTypes[kind]; ev.RequestContext.EventType != want {
 			return nil, mismatch(kind, payload)
 		}
-		handle := d.h.Message
-		if kind == Connect {
-			handle = d.h.Connect
-		} else if kind == Disconnect {
-			handle = d.h.Disconnect
-		}
-		return call(ctx, handle, ev)
+		return d.webSocket(ctx, kind, ev)
 	case Forward:
 		var ev events.APIGatewayV2HTTPRequest
 		if err := decode(payload, &ev, kind); err != nil {
@@ -106,6 +107,16 @@ func (d *Dispatcher) Invoke(ctx context.Context, payload []byte) ([]byte, error)
 		return call(ctx, d.h.Authorize, ev)
 	}
 	return nil, fmt.Errorf("no handler %q", kind)
+}
+
+func (d *Dispatcher) webSocket(ctx context.Context, kind Kind, ev events.APIGatewayWebsocketProxyRequest) ([]byte, error) {
+	switch kind {
+	case Connect:
+		return call(ctx, d.h.Connect, ev)
+	case Disconnect:
+		return call(ctx, d.h.Disconnect, ev)
+	}
+	return call(ctx, d.h.Message, ev)
 }
 
 var eventTypes = map[Kind]string{Connect: "CONNECT", Disconnect: "DISCONNECT", Response: "MESSAGE"}
@@ -133,15 +144,67 @@ func mismatch(kind Kind, payload []byte) error {
 	return fmt.Errorf("TUNNEL_HANDLER=%s, but the event is a %s event", kind, seen)
 }
 
-// probe mirrors the few fields that tell the event types apart.
+// probe decodes a WebSocket event and, in the same pass, the fields that
+// tell the other event types apart: an authorizer event's type and
+// methodArn, a payload 2.0 event's requestContext.http, a REST API event's
+// httpMethod.
 type probe struct {
+	events.APIGatewayWebsocketProxyRequest
 	Type           string `json:"type"`
 	MethodArn      string `json:"methodArn"`
-	HTTPMethod     string `json:"httpMethod"`
-	RequestContext *struct {
-		EventType string          `json:"eventType"`
-		HTTP      json.RawMessage `json:"http"`
-	} `json:"requestContext"`
+	HTTPMethod     string `json:"httpMethod"` // shadows the embedded field
+	RequestContext struct {
+		events.APIGatewayWebsocketProxyRequestContext
+		HTTP json.RawMessage `json:"http"`
+	} `json:"requestContext"` // shadows the embedded field
+	decodeErr error // a field of another event type that did not fit
+}
+
+func probeEvent(payload []byte) (*probe, Kind, error) {
+	var p probe
+	if err := json.Unmarshal(payload, &p); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if !errors.As(err, &typeErr) {
+			return nil, "", fmt.Errorf("the event is not a JSON object: %w", err)
+		}
+		p.decodeErr = err
+	}
+	k, err := p.kind(payload)
+	return &p, k, err
+}
+
+// webSocketEvent returns the probed event as a WebSocket event when it is
+// one and decoded cleanly.
+func (p *probe) webSocketEvent(k Kind) (events.APIGatewayWebsocketProxyRequest, bool) {
+	if (k != Connect && k != Disconnect && k != Response) || p.decodeErr != nil {
+		return events.APIGatewayWebsocketProxyRequest{}, false
+	}
+	ev := p.APIGatewayWebsocketProxyRequest
+	ev.HTTPMethod = p.HTTPMethod
+	ev.RequestContext = p.RequestContext.APIGatewayWebsocketProxyRequestContext
+	return ev, true
+}
+
+func (p *probe) kind(payload []byte) (Kind, error) {
+	rc := p.RequestContext
+	switch {
+	case p.Type == "REQUEST" && p.MethodArn != "":
+		return Authorizer, nil
+	case p.Type == "TOKEN":
+		return "", fmt.Errorf("the event is from a TOKEN authorizer; configure a REQUEST authorizer with the token query string as identity source")
+	case len(rc.HTTP) > 0 && string(rc.HTTP) != "null":
+		return Forward, nil
+	case rc.EventType != "":
+		for k, t := range eventTypes {
+			if t == rc.EventType {
+				return k, nil
+			}
+		}
+		return "", fmt.Errorf("the event is a WebSocket event of unknown eventType %q", rc.EventType)
+	case p.HTTPMethod != "":
+		return "", fmt.Errorf("the event is an API Gateway REST API (payload 1.0) event; route public traffic through an HTTP API with payload format 2.0")
+	}
+	return "", fmt.Errorf("unknown event shape: top-level keys %v", keysOf(payload))
 }
 
 // Detect tells which handler an event is for from its shape: a REQUEST
@@ -149,28 +212,8 @@ type probe struct {
 // (requestContext.http: such events also carry routeKey "$default"), or a
 // WebSocket event (requestContext.eventType). The error names what it saw.
 func Detect(payload []byte) (Kind, error) {
-	var p probe
-	if err := json.Unmarshal(payload, &p); err != nil {
-		return "", fmt.Errorf("the event is not a JSON object: %w", err)
-	}
-	switch {
-	case p.Type == "REQUEST" && p.MethodArn != "":
-		return Authorizer, nil
-	case p.Type == "TOKEN":
-		return "", fmt.Errorf("the event is from a TOKEN authorizer; configure a REQUEST authorizer with the token query string as identity source")
-	case p.RequestContext != nil && len(p.RequestContext.HTTP) > 0 && string(p.RequestContext.HTTP) != "null":
-		return Forward, nil
-	case p.RequestContext != nil && p.RequestContext.EventType != "":
-		for k, t := range eventTypes {
-			if t == p.RequestContext.EventType {
-				return k, nil
-			}
-		}
-		return "", fmt.Errorf("the event is a WebSocket event of unknown eventType %q", p.RequestContext.EventType)
-	case p.HTTPMethod != "":
-		return "", fmt.Errorf("the event is an API Gateway REST API (payload 1.0) event; route public traffic through an HTTP API with payload format 2.0")
-	}
-	return "", fmt.Errorf("unknown event shape: top-level keys %v", keysOf(payload))
+	_, k, err := probeEvent(payload)
+	return k, err
 }
 
 func keysOf(payload []byte) []string {

@@ -42,7 +42,7 @@ func start(t *testing.T, cfg local.Config) *local.Service {
 }
 
 // client returns an HTTP client that reaches *.localhost on loopback.
-func client(svc *local.Service) *http.Client {
+func clientFor(svc *local.Service) *http.Client {
 	u, _ := url.Parse(svc.HTTPURL())
 	return &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
@@ -137,7 +137,7 @@ func TestLocalRoundTrip(t *testing.T) {
 		t.Fatalf("ready URL %s, want %s", a.ready.URL, want)
 	}
 	go a.serve(t, 2)
-	c := client(svc)
+	c := clientFor(svc)
 	if code, body := get(t, c, a.ready.URL+"/hello?x=%2F"); code != 200 || body != "GET /hello?x=%2F" {
 		t.Errorf("host-style GET = %d %q", code, body)
 	}
@@ -189,7 +189,7 @@ func TestCallsPerSmallRequest(t *testing.T) {
 	a := dialAgent(t, svc, "counted")
 	const n = 20
 	go a.serve(t, n)
-	c := client(svc)
+	c := clientFor(svc)
 	counter.Reset()
 	allowed := 0
 	var took time.Duration
