@@ -35,7 +35,7 @@ build-lambda:
 # Runs the local service and an agent for localhost:$(PORT); Ctrl-C stops both.
 run:
 	@$(GO) build -o build/bin/lambda ./lambda && $(GO) build -o build/bin/agent ./agent
-	@build/bin/lambda serve & pid=$$!; trap 'kill $$pid 2>/dev/null' EXIT INT TERM; \
+	@build/bin/lambda serve --log-level warn & pid=$$!; trap 'kill $$pid 2>/dev/null' EXIT INT TERM; \
 		sleep 0.5; build/bin/agent --port $(PORT)
 
 test: lint test-go test-infra

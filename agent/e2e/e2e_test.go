@@ -111,6 +111,9 @@ func TestEndToEnd(t *testing.T) {
 var urlLine = regexp.MustCompile(`^http://[a-z0-9]+\.localhost:\d+$`)
 
 func testConsole(t *testing.T, e *env) {
+	if _, ok := e.agent.stdout.wait(1, 10*time.Second, e.agent.exited, func(string) bool { return true }); !ok {
+		t.Fatalf("stdout %q: want the URL, then where it forwards", e.agent.stdout.snapshot())
+	}
 	out := e.agent.stdout.snapshot()
 	if len(out) < 2 || out[0] != e.agent.url || !urlLine.MatchString(out[0]) {
 		t.Fatalf("stdout starts %q: want the URL alone on the first line", out)

@@ -365,3 +365,71 @@ func TestRequestBeforeReady(t *testing.T) {
 		t.Fatal("the request that came before ready was not answered")
 	}
 }
+
+// Malformed or out-of-order request chunks are answered with 400 (or 413
+// past the size bound), never served, never a panic.
+func TestBadRequestsAnswered(t *testing.T) {
+	give := []struct {
+		name     string
+		messages []string
+		wantID   string
+		want     int
+	}{
+		{"gap", []string{
+			`{"type":"request","requestId":"gap-1","seq":0,"final":false,"method":"POST","uri":"/","body":"AAAA"}`,
+			`{"type":"request","requestId":"gap-1","seq":2,"final":true,"body":"AAAA"}`,
+		}, "gap-1", 400},
+		{"bad method", []string{`{"type":"request","requestId":"bad-1","seq":0,"final":true,"method":"G T","uri":"/"}`}, "bad-1", 400},
+		{"bad base64", []string{`{"type":"request","requestId":"b64-1","seq":0,"final":true,"method":"GET","uri":"/","body":"!!"}`}, "b64-1", 400},
+		{"too large", []string{
+			`{"type":"request","requestId":"big-1","seq":0,"final":false,"method":"POST","uri":"/","body":"AAAAAAAA"}`,
+			`{"type":"request","requestId":"big-1","seq":1,"final":true,"body":"AAAAAAAA"}`,
+		}, "big-1", 413},
+	}
+	for _, tt := range give {
+		t.Run(tt.name, func(t *testing.T) {
+			answered := make(chan *protocol.Response, 1)
+			srv := newFakeService(t, func(ctx context.Context, c *websocket.Conn) {
+				for {
+					_, data, err := c.Read(ctx)
+					if err != nil {
+						return
+					}
+					m, err := protocol.Decode(data)
+					if err != nil {
+						continue
+					}
+					switch m := m.(type) {
+					case *protocol.Hello:
+						ready, _ := protocol.Encode(&protocol.Ready{URL: "http://x.test", Subdomain: "x", ReclaimKey: "k"})
+						_ = c.Write(ctx, websocket.MessageText, ready)
+						for _, raw := range tt.messages {
+							_ = c.Write(ctx, websocket.MessageText, []byte(raw))
+						}
+					case *protocol.Response:
+						answered <- m
+					}
+				}
+			})
+			served := make(chan struct{}, 1)
+			handler := HandlerFunc(func(_ context.Context, req *protocol.Request) *protocol.Response {
+				served <- struct{}{}
+				return &protocol.Response{RequestID: req.RequestID, StatusCode: 200, Final: true}
+			})
+			runManager(t, Config{Server: srv, Handler: handler, MaxRequestBytes: 10}, newEvents())
+			select {
+			case r := <-answered:
+				if r.RequestID != tt.wantID || r.StatusCode != tt.want {
+					t.Fatalf("answer %s %d, want %s %d", r.RequestID, r.StatusCode, tt.wantID, tt.want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("no answer")
+			}
+			select {
+			case <-served:
+				t.Fatal("the bad request reached the handler")
+			default:
+			}
+		})
+	}
+}

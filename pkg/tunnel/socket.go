@@ -63,8 +63,12 @@ func (s *Service) Disconnect(ctx context.Context, ev events.APIGatewayWebsocketP
 		}
 		s.routes.drop(c.Subdomain, id)
 	}
+	var reason string
+	if r := ev.RequestContext.DisconnectReason; r != nil {
+		reason = *r
+	}
 	s.log.Info("agent disconnected", "connectionId", id, "subdomain", c.Subdomain,
-		"status", ev.RequestContext.DisconnectStatusCode, "reason", ev.RequestContext.DisconnectReason)
+		"status", ev.RequestContext.DisconnectStatusCode, "reason", reason)
 	return events.APIGatewayProxyResponse{StatusCode: 200}, nil
 }
 
