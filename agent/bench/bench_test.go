@@ -43,8 +43,8 @@ type stack struct {
 }
 
 var (
-	once   sync.Once
-	shared *stack
+	once     sync.Once
+	shared   *stack
 	setupErr error
 )
 
