@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
+	_ "net/http/pprof" // served only with --pprof-addr
 	"os"
 	"os/signal"
 	"syscall"
@@ -39,6 +41,7 @@ func serveCommand() *cli.Command {
 			&cli.DurationFlag{Name: "integration-timeout", Usage: "answer 503 after this long (AWS: 30s)"},
 			&cli.IntFlag{Name: "max-request-bytes", Usage: "HTTP API payload limit (AWS: 10 MB)"},
 			&cli.IntFlag{Name: "max-lambda-payload", Usage: "Lambda event and result limit (AWS: 6 MB)"},
+			&cli.StringFlag{Name: "pprof-addr", Usage: "serve Go's net/http/pprof profiles on this address (for profiling serve)", Hidden: true},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"TUNNEL_LOG_LEVEL"}},
 		},
@@ -51,6 +54,9 @@ func runServe(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	if addr := c.String("pprof-addr"); addr != "" {
+		go func() { log.Error("pprof server", "err", http.ListenAndServe(addr, nil)) }()
+	}
 	st, err := openStore(ctx, c.String("store"), c.String("dynamodb-endpoint"), c.Bool("create-tables"))
 	if err != nil {
 		return err
