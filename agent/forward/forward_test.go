@@ -216,3 +216,26 @@ func TestRequestBodyAndMethod(t *testing.T) {
 		t.Fatalf("got %q %v", body, resp.Headers)
 	}
 }
+
+func TestLocalHTTPS(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(r.Proto))
+	}))
+	t.Cleanup(srv.Close)
+	port, _ := strconv.Atoi(srv.URL[strings.LastIndex(srv.URL, ":")+1:])
+	give := []struct {
+		skip bool
+		want int
+	}{{true, 200}, {false, 502}}
+	for _, tt := range give {
+		f := newForwarder(t, Config{Port: port, HTTPS: true, InsecureSkipVerify: tt.skip})
+		resp := f.Serve(context.Background(), request("/", nil))
+		body, _ := protocol.DecodeBody(resp.Body)
+		if resp.StatusCode != tt.want {
+			t.Fatalf("skip verify %v: status %d %q, want %d", tt.skip, resp.StatusCode, body, tt.want)
+		}
+		if tt.want == 200 && string(body) != "HTTP/1.1" {
+			t.Fatalf("spoke %q to the local app, want HTTP/1.1", body)
+		}
+	}
+}
