@@ -149,6 +149,16 @@ func testMethods(t *testing.T, e *env) {
 			if len(got) != 0 {
 				t.Fatalf("HEAD answered with a body of %d bytes", len(got))
 			}
+			// HEAD keeps the origin's Content-Length (that of the GET).
+			resp, got = e.do(t, m, "/bytes?n=1000", nil, nil)
+			direct, err := http.Head(fmt.Sprintf("http://127.0.0.1:%d/bytes?n=1000", e.org.port))
+			if err != nil {
+				t.Fatal(err)
+			}
+			direct.Body.Close()
+			if cl := resp.Header.Get("Content-Length"); cl != "1000" || direct.Header.Get("Content-Length") != "1000" || len(got) != 0 {
+				t.Fatalf("HEAD /bytes?n=1000: Content-Length %q through the tunnel, %q direct; %d body bytes", cl, direct.Header.Get("Content-Length"), len(got))
+			}
 			continue
 		}
 		var ec echoed

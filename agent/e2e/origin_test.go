@@ -55,6 +55,7 @@ func newOrigin(t *testing.T) *origin {
 	mux.HandleFunc("/bytes", func(w http.ResponseWriter, r *http.Request) {
 		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
 		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Length", strconv.Itoa(n)) // also on HEAD
 		w.Write(payload(n))
 	})
 	mux.HandleFunc("/status/", func(w http.ResponseWriter, r *http.Request) {

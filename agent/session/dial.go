@@ -127,14 +127,21 @@ func (m *Manager) helloErr(ctx context.Context, err error) error {
 	return fmt.Errorf("the connection to %s ended before the tunnel was ready: %s", m.cfg.Server, lossReason(err))
 }
 
+// RefusedError is a handshake the server refused for want of a valid
+// token: trying again with the same token cannot help.
+type RefusedError struct{ msg string }
+
+func (e *RefusedError) Error() string { return e.msg }
+
 // dialError says in a sentence why the handshake failed.
 func dialError(ctx context.Context, server string, resp *http.Response, err error, timeout time.Duration) error {
 	if resp != nil {
 		switch resp.StatusCode {
 		case http.StatusUnauthorized:
-			return fmt.Errorf("%s requires a token: give one with --token (mint it with `lambda token`)", server)
+			return &RefusedError{fmt.Sprintf("%s requires a token: give one with --token (mint it with `lambda token`)", server)}
 		case http.StatusForbidden:
-			return fmt.Errorf("%s refused the connection (403 Forbidden): the token is not valid, or the URL is not a tunnel server", server)
+			return &RefusedError{fmt.Sprintf("%s refused the connection (403 Forbidden): the token is not valid or has expired "+
+				"(mint a new one with `lambda token`), or the URL is not a tunnel server", server)}
 		case http.StatusSwitchingProtocols:
 		default:
 			return fmt.Errorf("%s answered the WebSocket handshake with %s: is it a lambdatunnel server?", server, resp.Status)

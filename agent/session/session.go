@@ -308,7 +308,8 @@ func (m *Manager) reconnect(ctx context.Context, reason string) (*socket, error)
 			return nil, nil
 		}
 		var se *ServiceError
-		if errors.As(err, &se) && se.Code == protocol.CodeSubdomainDenied {
+		var refused *RefusedError
+		if errors.As(err, &se) && se.Code == protocol.CodeSubdomainDenied || errors.As(err, &refused) {
 			return nil, err
 		}
 		delay = m.backoff.Next()

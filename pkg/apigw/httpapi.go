@@ -100,7 +100,7 @@ func (s *Server) handleHTTPAPI(w http.ResponseWriter, r *http.Request, reqID str
 	case err != nil:
 		return writeGatewayError(w, http.StatusInternalServerError), err
 	}
-	status, err := writeHTTPResult(w, out)
+	status, err := writeHTTPResult(w, out, r.Method == http.MethodHead)
 	if err != nil {
 		return writeGatewayError(w, http.StatusInternalServerError), err
 	}
@@ -284,7 +284,7 @@ func traceSuffix(id string) string {
 // writeHTTPResult writes a payload 2.0 result. A JSON object with a
 // statusCode is a full response; any other valid JSON is, as on AWS, a 200
 // application/json response whose body is that JSON.
-func writeHTTPResult(w http.ResponseWriter, out []byte) (int, error) {
+func writeHTTPResult(w http.ResponseWriter, out []byte, head bool) (int, error) {
 	// One parse of the result: bodies are megabytes of base64, and every
 	// pass over them shows in the tunnel's throughput.
 	var parsed struct {
@@ -339,9 +339,13 @@ func writeHTTPResult(w http.ResponseWriter, out []byte) (int, error) {
 	if h.Get("Content-Type") == "" {
 		h["Content-Type"] = nil // no sniffing: send what the function said
 	}
-	if bodyAllowed(res.StatusCode) {
+	switch {
+	case head && len(body) == 0:
+		// A HEAD answer's Content-Length is that of the GET: the
+		// function's, or none.
+	case bodyAllowed(res.StatusCode):
 		h.Set("Content-Length", strconv.Itoa(len(body)))
-	} else {
+	default:
 		h.Del("Content-Length")
 		body = nil
 	}

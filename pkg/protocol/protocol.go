@@ -11,8 +11,11 @@
 //	agent                          service
 //	  |-- hello {subdomain, key} ---->|   after $connect; claims a subdomain
 //	  |<--------- ready {url, key} ---|   or error {code: "subdomain_in_use"}
-//	  |<-- request seq 0..n ----------|   a public HTTP request
-//	  |--- response seq 0..n -------->|   the local app's answer
+//	  |<-- request seq 0..n ----------|   a public HTTP request (it may come
+//	  |                               |   before ready: the name is routed
+//	  |                               |   to the socket before ready is sent)
+//	  |--- response seq 0..n -------->|   the local app's answer, on the
+//	  |                               |   socket the request came on
 //	  |--- ping ---------------------->|   at least every 5 minutes
 //	  |<--------------------- pong ---|
 package protocol
