@@ -231,15 +231,7 @@ func TestNoPongReconnects(t *testing.T) {
 	var mu sync.Mutex
 	hellos := 0
 	srv := newFakeService(t, func(ctx context.Context, c *websocket.Conn) {
-		for {
-			_, data, err := c.Read(ctx)
-			if err != nil {
-				return
-			}
-			m, err := protocol.Decode(data)
-			if err != nil {
-				continue
-			}
+		eachMessage(ctx, c, func(m protocol.Message) {
 			if h, ok := m.(*protocol.Hello); ok {
 				mu.Lock()
 				hellos++
@@ -248,7 +240,7 @@ func TestNoPongReconnects(t *testing.T) {
 				_ = c.Write(ctx, websocket.MessageText, b)
 			}
 			// pings are never answered
-		}
+		})
 	})
 	ev := newEvents()
 	runManager(t, Config{
@@ -332,15 +324,7 @@ func TestFirstConnectErrors(t *testing.T) {
 func TestRequestBeforeReady(t *testing.T) {
 	answered := make(chan *protocol.Response, 1)
 	srv := newFakeService(t, func(ctx context.Context, c *websocket.Conn) {
-		for {
-			_, data, err := c.Read(ctx)
-			if err != nil {
-				return
-			}
-			m, err := protocol.Decode(data)
-			if err != nil {
-				continue
-			}
+		eachMessage(ctx, c, func(m protocol.Message) {
 			switch m := m.(type) {
 			case *protocol.Hello:
 				req, _ := protocol.Encode(&protocol.Request{RequestID: "early-1", Method: "GET", URI: "/early", Final: true})
@@ -350,7 +334,7 @@ func TestRequestBeforeReady(t *testing.T) {
 			case *protocol.Response:
 				answered <- m
 			}
-		}
+		})
 	})
 	handler := HandlerFunc(func(_ context.Context, req *protocol.Request) *protocol.Response {
 		return &protocol.Response{RequestID: req.RequestID, StatusCode: 299, Final: true, Body: protocol.EncodeBody([]byte(req.URI))}
@@ -390,15 +374,7 @@ func TestBadRequestsAnswered(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			answered := make(chan *protocol.Response, 1)
 			srv := newFakeService(t, func(ctx context.Context, c *websocket.Conn) {
-				for {
-					_, data, err := c.Read(ctx)
-					if err != nil {
-						return
-					}
-					m, err := protocol.Decode(data)
-					if err != nil {
-						continue
-					}
+				eachMessage(ctx, c, func(m protocol.Message) {
 					switch m := m.(type) {
 					case *protocol.Hello:
 						ready, _ := protocol.Encode(&protocol.Ready{URL: "http://x.test", Subdomain: "x", ReclaimKey: "k"})
@@ -409,7 +385,7 @@ func TestBadRequestsAnswered(t *testing.T) {
 					case *protocol.Response:
 						answered <- m
 					}
-				}
+				})
 			})
 			served := make(chan struct{}, 1)
 			handler := HandlerFunc(func(_ context.Context, req *protocol.Request) *protocol.Response {
@@ -431,5 +407,19 @@ func TestBadRequestsAnswered(t *testing.T) {
 			default:
 			}
 		})
+	}
+}
+
+// eachMessage reads the agent's messages until the socket ends and hands
+// each one that decodes to fn.
+func eachMessage(ctx context.Context, c *websocket.Conn, fn func(protocol.Message)) {
+	for {
+		_, data, err := c.Read(ctx)
+		if err != nil {
+			return
+		}
+		if m, err := protocol.Decode(data); err == nil {
+			fn(m)
+		}
 	}
 }
