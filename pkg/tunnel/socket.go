@@ -45,9 +45,13 @@ func ownerOf(authorizer any) string {
 	return ""
 }
 
+// normalClosure is the WebSocket close status of a socket the client closed
+// on purpose.
+const normalClosure = 1000
+
 // Disconnect handles $disconnect: it deletes the connection, which makes
 // forward answer its in-flight requests with 502 at once, and releases its
-// subdomain for the grace period if this connection still holds it.
+// subdomain if this connection still holds it.
 func (s *Service) Disconnect(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
 	id := ev.RequestContext.ConnectionID
 	c, err := s.store.GetConnection(ctx, id)
@@ -58,7 +62,14 @@ func (s *Service) Disconnect(ctx context.Context, ev events.APIGatewayWebsocketP
 		return events.APIGatewayProxyResponse{}, fmt.Errorf("disconnect %s: %w", id, err)
 	}
 	if c.Subdomain != "" {
-		if err := s.store.ReleaseSubdomain(ctx, c.Subdomain, id, s.now().Add(s.cfg.ReclaimGrace)); err != nil {
+		// A socket that ends without the agent saying goodbye keeps its name
+		// reserved for the grace period, for the agent's reconnect. A normal
+		// closure (1000) is the agent stopping: the name is free at once.
+		until := s.now().Add(s.cfg.ReclaimGrace)
+		if ev.RequestContext.DisconnectStatusCode == normalClosure {
+			until = s.now()
+		}
+		if err := s.store.ReleaseSubdomain(ctx, c.Subdomain, id, until); err != nil {
 			return events.APIGatewayProxyResponse{}, fmt.Errorf("disconnect %s: release %q: %w", id, c.Subdomain, err)
 		}
 		s.routes.drop(c.Subdomain, id)

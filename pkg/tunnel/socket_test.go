@@ -256,3 +256,35 @@ func TestConfigRejectsDeadlinePastAPIGateway(t *testing.T) {
 		t.Error("a config with neither domain nor public URL was accepted")
 	}
 }
+
+func TestDisconnectNormalClosureFreesName(t *testing.T) {
+	tests := []struct {
+		name     string
+		status   int64
+		wantFree bool
+	}{
+		{"agent stopped (1000)", 1000, true},
+		{"socket dropped (1006)", 1006, false},
+		{"idle timeout (1001)", 1001, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, Config{})
+			f.connect("C1=", "", &protocol.Hello{Subdomain: "myapp"}, nil)
+			ev := disconnectEvent("C1=")
+			ev.RequestContext.DisconnectStatusCode = tt.status
+			if _, err := f.svc.Disconnect(context.Background(), ev); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.svc.Connect(context.Background(), connectEvent("C2=", "")); err != nil {
+				t.Fatal(err)
+			}
+			b, _ := protocol.Encode(&protocol.Hello{Subdomain: "myapp"})
+			f.svc.Message(context.Background(), messageEvent("C2=", string(b)))
+			_, got := f.gw.last(t, "C2=").(*protocol.Ready)
+			if got != tt.wantFree {
+				t.Errorf("another agent's hello for the name got %#v; want ready: %v", f.gw.last(t, "C2="), tt.wantFree)
+			}
+		})
+	}
+}
