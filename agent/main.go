@@ -4,7 +4,9 @@
 //
 // It prints the public URL, forwards every request that reaches it to the
 // local app and sends the answer back, reconnecting and renewing its
-// connection as needed so that the URL stays the same.
+// connection as needed so that the URL stays the same. It remembers the
+// URL in a state file, so that the next run for the same local app gets it
+// back.
 package main
 
 import (
@@ -13,8 +15,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -24,6 +28,7 @@ import (
 	"github.com/lambdatunnel/lambdatunnel/agent/console"
 	"github.com/lambdatunnel/lambdatunnel/agent/forward"
 	"github.com/lambdatunnel/lambdatunnel/agent/session"
+	"github.com/lambdatunnel/lambdatunnel/agent/state"
 	"github.com/lambdatunnel/lambdatunnel/pkg/protocol"
 )
 
@@ -55,9 +60,14 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		UsageText: "agent --port 8080 [--server wss://... --token ...] [--subdomain name]",
 		Description: "The agent connects to the tunnel service (by default `lambda serve` on this machine),\n" +
 			"prints the public URL, and forwards every request to that URL to the local app.\n" +
+			"The URL is kept across restarts: the agent remembers, in a state file, the name each\n" +
+			"local app (host:port) last had on each server and the key that takes it back, so running\n" +
+			"it again, even after a crash, gives the same URL. --new-url asks for a fresh one;\n" +
+			"--no-state turns the state file off.\n" +
 			"Every flag can also be set with an environment variable (TUNNEL_PORT, TUNNEL_SERVER, ...).\n\n" +
 			"Examples:\n" +
 			"   agent --port 8080\n" +
+			"   agent --port 8080 --new-url\n" +
 			"   agent --port 3000 --subdomain myapp --server wss://abc123.execute-api.eu-west-1.amazonaws.com/prod --token $TOKEN\n" +
 			"   agent --port 8443 --local-https --insecure-skip-verify --host-header rewrite",
 		Version:         version,
@@ -82,6 +92,10 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "server", Value: "ws://127.0.0.1:8001", EnvVars: env("SERVER"), Usage: "tunnel service WebSocket URL: that of lambda serve, or the stack's ServerURL output (wss://...)"},
 		&cli.StringFlag{Name: "token", EnvVars: env("TOKEN"), Usage: "agent token, if the service requires one (mint one with: lambda token)"},
 		&cli.StringFlag{Name: "subdomain", Aliases: []string{"s"}, EnvVars: env("SUBDOMAIN"), Usage: "ask for this name instead of a random one"},
+		&cli.BoolFlag{Name: "new-url", EnvVars: env("NEW_URL"), Usage: "ask for a new random URL instead of the one this local app had last time"},
+		&cli.StringFlag{Name: "state-file", EnvVars: env("STATE_FILE"), DefaultText: defaultStatePath(),
+			Usage: "where the agent remembers its URLs and the keys that take them back (a JSON file, mode 0600); --no-state turns it off"},
+		&cli.BoolFlag{Name: "no-state", EnvVars: env("NO_STATE"), Usage: "neither read nor write the state file: every run gets a new random URL unless --subdomain"},
 		&cli.StringFlag{Name: "host-header", Value: forward.HostPreserve, EnvVars: env("HOST_HEADER"), Usage: "Host header for the local app: preserve (the public host), rewrite (host:port of the local app) or a literal value"},
 		&cli.StringFlag{Name: "log-format", Value: "text", EnvVars: env("LOG_FORMAT"), Usage: "text or json"},
 		&cli.StringFlag{Name: "log-level", Value: "warn", EnvVars: env("LOG_LEVEL"), Usage: "diagnostics on stderr: debug, info, warn or error"},
@@ -112,6 +126,9 @@ func run(c *cli.Context, stdout, stderr io.Writer) error {
 	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
 		return fmt.Errorf("--log-level %q: choose debug, info, warn or error", c.String("log-level"))
 	}
+	if c.Bool("new-url") && c.String("subdomain") != "" {
+		return errors.New("--new-url asks for a random name: leave out --subdomain")
+	}
 	if c.Bool("insecure-skip-verify") && !c.Bool("local-https") {
 		return errors.New("--insecure-skip-verify only applies with --local-https")
 	}
@@ -137,20 +154,25 @@ func run(c *cli.Context, stdout, stderr io.Writer) error {
 		logger = slog.New(slog.NewTextHandler(stderr, opts))
 	}
 	con := console.New(stdout, stderr, format, fwd.Target())
-	mgr, err := session.New(session.Config{
+	target := net.JoinHostPort(c.String("host"), strconv.Itoa(c.Int("port")))
+	mem := openMemory(con, c.String("state-file"), c.Bool("no-state"), c.String("server"), target)
+	defer mem.release()
+	cfg := session.Config{
 		Server:            c.String("server"),
 		Token:             c.String("token"),
 		Subdomain:         c.String("subdomain"),
 		Version:           version,
 		Handler:           logged{fwd: fwd, con: con},
-		Events:            con,
+		Events:            remembering{Console: con, mem: mem},
 		Logger:            logger,
 		MaxInFlight:       c.Int("max-in-flight"),
 		PingInterval:      c.Duration("ping-interval"),
 		PongTimeout:       c.Duration("pong-timeout"),
 		MaxConnectionLife: c.Duration("max-connection-life"),
 		Drain:             c.Duration("drain"),
-	})
+	}
+	mem.plan(&cfg, c.Bool("new-url"))
+	mgr, err := session.New(cfg)
 	if err != nil {
 		return err
 	}
@@ -166,6 +188,15 @@ func run(c *cli.Context, stdout, stderr io.Writer) error {
 	}
 	con.Status("stopped")
 	return nil
+}
+
+// defaultStatePath is the state file's default, for --help.
+func defaultStatePath() string {
+	p, err := state.DefaultPath()
+	if err != nil {
+		return "none: the user config dir is unknown"
+	}
+	return p
 }
 
 // logged forwards a request and prints its line on the console.

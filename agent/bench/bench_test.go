@@ -139,7 +139,7 @@ func setup() (*stack, error) {
 		return nil, err
 	}
 	originURL, _ := url.Parse(s.origin.URL)
-	agent := exec.Command(agentBin, "--port", originURL.Port(), "--server", s.wsURL, "--log-format", "json")
+	agent := exec.Command(agentBin, "--port", originURL.Port(), "--server", s.wsURL, "--log-format", "json", "--no-state")
 	stdout, _ := agent.StdoutPipe()
 	agent.Stderr = io.Discard
 	if err := agent.Start(); err != nil {

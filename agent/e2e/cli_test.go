@@ -22,6 +22,7 @@ func TestAgentCLIErrors(t *testing.T) {
 		{"unknown flag", []string{"--port", "8080", "--nope"}, "agent: flag provided but not defined: -nope"},
 		{"bad port", []string{"--port", "70000"}, "agent: local port 70000 is not between 1 and 65535."},
 		{"bad log format", []string{"--port", "1", "--log-format", "xml"}, `agent: --log-format "xml": choose text or json.`},
+		{"new URL and subdomain", []string{"--port", "1", "--new-url", "--subdomain", "x"}, "agent: --new-url asks for a random name: leave out --subdomain."},
 		{"bad server", []string{"--port", "1", "--server", "ftp://x"}, "use ws:// or wss://"},
 	}
 	for _, tt := range give {

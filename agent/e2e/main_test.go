@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -46,6 +47,17 @@ func TestMain(m *testing.M) {
 		if err := build(bins.agent, "github.com/lambdatunnel/lambdatunnel/agent", raceEnabled); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
+		}
+		// Every process the suite starts from here on inherits this
+		// environment: no agent may read or write the state file in the
+		// real user config dir. (Set after the builds: go keeps its caches
+		// under HOME.)
+		home := filepath.Join(dir, "home")
+		for _, k := range []string{"XDG_CONFIG_HOME", "HOME", "AppData"} {
+			if err := os.Setenv(k, home); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
 		}
 		return dynamotest.Main(m)
 	}()
@@ -140,10 +152,16 @@ func startAgent(t *testing.T, s *server, port int, extra ...string) *agent {
 	return a
 }
 
-// launchAgent starts the agent without waiting for anything.
+// launchAgent starts the agent without waiting for anything. Unless extra
+// names a state file (or --no-state), the agent gets a state file of its
+// own: agents of parallel tests for the same local port must not get each
+// other's remembered names.
 func launchAgent(t *testing.T, s *server, port int, extra ...string) *agent {
 	t.Helper()
 	args := append([]string{"--port", strconv.Itoa(port), "--server", s.wsURL}, extra...)
+	if !slices.Contains(extra, "--state-file") && !slices.Contains(extra, "--no-state") {
+		args = append(args, "--state-file", filepath.Join(t.TempDir(), "agent-state.json"))
+	}
 	return &agent{proc: startProc(t, "agent", bins.agent, args, nil)}
 }
 

@@ -64,6 +64,15 @@ type Config struct {
 	Token string
 	// Subdomain is the name to ask for; empty for a random one.
 	Subdomain string
+	// ReclaimKey goes with Subdomain in the first hello: the key a ready
+	// gave for that name earlier (kept across runs), which takes the name
+	// back even while the service still reserves it.
+	ReclaimKey string
+	// Fallback, when set, makes the first hello fall back to a random
+	// name when the service refuses Subdomain (in use, or no longer
+	// valid): the manager calls it with the refusal and asks again at
+	// once without a name. When nil the refusal ends Run.
+	Fallback func(refused *ServiceError)
 	// Version is sent in hello and the User-Agent of the handshake.
 	Version string
 
@@ -199,20 +208,22 @@ func New(cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	return &Manager{
-		cfg:       cfg,
-		log:       cfg.Logger,
-		backoff:   cfg.Backoff,
-		slots:     make(chan struct{}, cfg.MaxInFlight),
-		subdomain: cfg.Subdomain,
-		sockets:   make(map[*socket]bool),
+		cfg:        cfg,
+		log:        cfg.Logger,
+		backoff:    cfg.Backoff,
+		slots:      make(chan struct{}, cfg.MaxInFlight),
+		subdomain:  cfg.Subdomain,
+		reclaimKey: cfg.ReclaimKey,
+		sockets:    make(map[*socket]bool),
 	}, nil
 }
 
 // Run keeps the tunnel up until ctx ends, then stops taking requests, lets
 // the ones in flight finish for ShutdownGrace, closes its sockets with 1000
 // and returns nil. It returns an error when the first connection fails
-// (the service is unreachable, refuses the token or the subdomain) or a
-// reconnect meets an error no retry can fix.
+// (the service is unreachable, refuses the token, or refuses the
+// subdomain and Config.Fallback is nil) or a reconnect meets an error no
+// retry can fix.
 func (m *Manager) Run(ctx context.Context) error {
 	// Handlers run on work, which outlives ctx by the shutdown grace.
 	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -220,6 +231,13 @@ func (m *Manager) Run(ctx context.Context) error {
 
 	m.cfg.Events.Connecting(m.cfg.Server)
 	cur, err := m.open(ctx)
+	var se *ServiceError
+	if err != nil && m.cfg.Fallback != nil && m.subdomain != "" && errors.As(err, &se) &&
+		(se.Code == protocol.CodeSubdomainInUse || se.Code == protocol.CodeSubdomainDenied) {
+		m.cfg.Fallback(se)
+		m.subdomain, m.reclaimKey = "", ""
+		cur, err = m.open(ctx)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
