@@ -15,27 +15,14 @@ import (
 
 	"github.com/lambdatunnel/lambdatunnel/pkg/apigw"
 	"github.com/lambdatunnel/lambdatunnel/pkg/local"
+	"github.com/lambdatunnel/lambdatunnel/pkg/local/localtest"
 	"github.com/lambdatunnel/lambdatunnel/pkg/protocol"
 )
 
 // startService runs the whole service in this process on free ports.
 func startService(t *testing.T, gw apigw.Config) *local.Service {
 	t.Helper()
-	gw.HTTPAddr, gw.WSAddr = "127.0.0.1:0", "127.0.0.1:0"
-	svc, err := local.New(local.Config{Gateway: gw})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("service: %v", err)
-		}
-	})
-	return svc
+	return localtest.Start(t, local.Config{Gateway: gw})
 }
 
 // events records what the manager reports.

@@ -16,30 +16,12 @@ import (
 
 	"github.com/lambdatunnel/lambdatunnel/pkg/apigw"
 	"github.com/lambdatunnel/lambdatunnel/pkg/local"
+	"github.com/lambdatunnel/lambdatunnel/pkg/local/localtest"
 	"github.com/lambdatunnel/lambdatunnel/pkg/protocol"
 	"github.com/lambdatunnel/lambdatunnel/pkg/store"
 	"github.com/lambdatunnel/lambdatunnel/pkg/store/dynamo"
 	"github.com/lambdatunnel/lambdatunnel/pkg/store/dynamo/dynamotest"
 )
-
-func start(t *testing.T, cfg local.Config) *local.Service {
-	t.Helper()
-	cfg.Gateway.HTTPAddr, cfg.Gateway.WSAddr = "127.0.0.1:0", "127.0.0.1:0"
-	svc, err := local.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	return svc
-}
 
 // client returns an HTTP client that reaches *.localhost on loopback.
 func clientFor(svc *local.Service) *http.Client {
@@ -131,7 +113,7 @@ func get(t *testing.T, c *http.Client, url string) (int, string) {
 }
 
 func TestLocalRoundTrip(t *testing.T) {
-	svc := start(t, local.Config{})
+	svc := localtest.Start(t, local.Config{})
 	a := dialAgent(t, svc, "myapp")
 	if want := svc.PublicURL("myapp"); a.ready.URL != want {
 		t.Fatalf("ready URL %s, want %s", a.ready.URL, want)
@@ -151,7 +133,7 @@ func TestLocalRoundTrip(t *testing.T) {
 
 func TestLocalTokens(t *testing.T) {
 	secret := "0123456789abcdef0123456789abcdef"
-	svc := start(t, local.Config{TokenSecret: []byte(secret)})
+	svc := localtest.Start(t, local.Config{TokenSecret: []byte(secret)})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, q := range []string{"", "?token=forged"} {
@@ -185,7 +167,7 @@ func TestCallsPerSmallRequest(t *testing.T) {
 		o.APIOptions = append(o.APIOptions, counter.APIOption)
 	})
 	var st store.Store = dynamo.New(db, dynamotest.NewTables(t, db))
-	svc := start(t, local.Config{Store: st, Gateway: apigw.Config{}})
+	svc := localtest.Start(t, local.Config{Store: st, Gateway: apigw.Config{}})
 	a := dialAgent(t, svc, "counted")
 	const n = 20
 	go a.serve(t, n)
