@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -86,16 +87,8 @@ func lambdaFromEnv(ctx context.Context, log *slog.Logger) (*dispatch.Dispatcher,
 
 // needs reports whether a function fixed to kind (or detecting, when kind
 // is empty) may run one of the given handlers.
-func needs(kind dispatch.Kind, any ...dispatch.Kind) bool {
-	if kind == "" {
-		return true
-	}
-	for _, k := range any {
-		if k == kind {
-			return true
-		}
-	}
-	return false
+func needs(kind dispatch.Kind, kinds ...dispatch.Kind) bool {
+	return kind == "" || slices.Contains(kinds, kind)
 }
 
 // tokenSecret reads the token secret from TUNNEL_TOKEN_SECRET or from the

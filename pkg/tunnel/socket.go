@@ -199,7 +199,7 @@ func (s *Service) claimRandom(ctx context.Context, c *store.Claim) error {
 	return errors.New("no free random subdomain after 5 tries")
 }
 
-func (s *Service) internal(connectionID, what string, err error) protocol.Message {
+func (s *Service) internal(connectionID, what string, err error) *protocol.Error {
 	s.log.Error(what, "connectionId", connectionID, "err", err)
 	return &protocol.Error{Code: protocol.CodeInternal, Message: "the service could not " + what + "; try again"}
 }
@@ -212,7 +212,7 @@ func (s *Service) storeChunk(ctx context.Context, connectionID string, r *protoc
 			Message: fmt.Sprintf("request %s was not sent on this connection", r.RequestID)}
 	}
 	if err := s.store.PutChunk(ctx, r, s.now().Add(s.cfg.ResponseTTL)); err != nil {
-		m := s.internal(connectionID, "store a response chunk", err).(*protocol.Error)
+		m := s.internal(connectionID, "store a response chunk", err)
 		m.RequestID = r.RequestID
 		return m
 	}
