@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strings"
 
@@ -182,19 +183,18 @@ var hopByHop = map[string]bool{
 	"proxy-connection": true, "te": true, "trailer": true, "transfer-encoding": true, "upgrade": true,
 }
 
-// dropHeader reports whether a header is hop-by-hop, by name or because the
-// Connection header names it.
-func dropHeader(name string, connection string) bool {
-	name = strings.ToLower(name)
-	if hopByHop[name] {
-		return true
+// hopHeaders returns the lower-case names of the headers not to forward:
+// the hop-by-hop ones and those the Connection header names. It is built
+// once per message rather than splitting Connection for every header.
+func hopHeaders(connection string) map[string]bool {
+	if connection == "" {
+		return hopByHop
 	}
+	drop := maps.Clone(hopByHop)
 	for _, t := range strings.Split(connection, ",") {
-		if strings.EqualFold(strings.TrimSpace(t), name) {
-			return true
-		}
+		drop[strings.ToLower(strings.TrimSpace(t))] = true
 	}
-	return false
+	return drop
 }
 
 // requestHeaders rebuilds the request's headers from a payload 2.0 event:
@@ -204,9 +204,9 @@ func dropHeader(name string, connection string) bool {
 // section 5.3), so each value is passed on as one.
 func requestHeaders(ev events.APIGatewayV2HTTPRequest, host, sub string, pathStyle bool, scheme string) protocol.Headers {
 	h := make(protocol.Headers, len(ev.Headers)+4)
-	conn := ev.Headers["connection"]
+	drop := hopHeaders(ev.Headers["connection"])
 	for k, v := range ev.Headers {
-		if dropHeader(k, conn) || k == "content-length" || k == "cookie" {
+		if drop[strings.ToLower(k)] || k == "content-length" || k == "cookie" {
 			continue
 		}
 		h[http.CanonicalHeaderKey(k)] = []string{v}
@@ -241,9 +241,10 @@ func (s *Service) toV2(r *protocol.Response) (out events.APIGatewayV2HTTPRespons
 			conn = strings.Join(v, ",")
 		}
 	}
+	drop := hopHeaders(conn)
 	for k, v := range r.Headers {
 		switch {
-		case dropHeader(k, conn):
+		case drop[strings.ToLower(k)]:
 		case strings.EqualFold(k, "set-cookie"):
 			out.Cookies = append(out.Cookies, v...)
 		default:
